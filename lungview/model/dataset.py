@@ -123,8 +123,12 @@ def make_split(pool: Pool, protocol: str, seed: int = 0, test_fraction: float = 
         groups = np.array(pool.groups)
 
         def group_split(sub: np.ndarray, fraction: float) -> tuple[np.ndarray, np.ndarray]:
-            folds = StratifiedGroupKFold(n_splits=round(1 / fraction), shuffle=True,
-                                         random_state=seed)
+            # Small folders (tests, a user's own data) may hold fewer runs per class than
+            # folds; fall back to fewer, larger folds rather than failing.
+            runs_per_class = min(len(set(groups[sub][pool.labels[sub] == c]))
+                                 for c in np.unique(pool.labels[sub]))
+            n_splits = max(2, min(round(1 / fraction), runs_per_class))
+            folds = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)
             keep, held = next(folds.split(sub, pool.labels[sub], groups[sub]))
             return sub[keep], sub[held]
 
