@@ -1,0 +1,1 @@
+"""lungview.ui"""
