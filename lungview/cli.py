@@ -22,6 +22,7 @@ COMMANDS = {
     "explain": "explain",
     "evaluate-cams": "evaluate_cams",
     "review": "review",
+    "publish-model": "publish_model",
 }
 
 

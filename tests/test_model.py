@@ -135,3 +135,37 @@ def test_train_end_to_end_one_epoch_then_resume(tmp_path):
                              timeout=600)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert "already finished" in resumed.stdout
+
+
+def test_publish_model_writes_a_card_that_loads(tmp_path):
+    """publish-model on a finished (tiny) run: weights copied, hash and metrics measured."""
+    from lungview.model.classifier import Classifier
+
+    data = write_pool(tmp_path / "data", per_class=6, groups_per_class=3)
+    run = tmp_path / "run"
+    train = [sys.executable, "-m", "lungview", "train", "--data", str(data), "--out", str(run),
+             "--size1", "32", "--epochs1", "1", "--size2", "32", "--epochs2", "0",
+             "--batch", "4", "--limit", "8"]
+    assert subprocess.run(train, capture_output=True, cwd=ROOT, timeout=600).returncode == 0
+    models, plots = tmp_path / "models", tmp_path / "plots"
+    proc = subprocess.run([sys.executable, "-m", "lungview", "publish-model", "--run", str(run),
+                           "--paper-run", str(run), "--data", str(data), "--out", str(models),
+                           "--plots", str(plots), "--version", "9.9"],
+                          capture_output=True, text=True, cwd=ROOT, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    clf = Classifier.load(models / "lungview-effnetb0.keras")
+    card = clf.card
+    assert (card.version, card.input_size, card.labels) == ("9.9", 32, LABELS)
+    metrics = card.extra["metrics"]
+    assert set(metrics) == {"patient_run_split", "random_slice_split"}
+    for m in metrics.values():
+        assert 0 <= m["accuracy"] <= 1 and sum(map(sum, m["confusion_matrix"])) == m["n"]
+    command = card.extra["training"]["patient_run_split"]["command"]
+    assert command.startswith("lungview train --data") and "--epochs1 1" in command
+    assert sorted(p.name for p in plots.glob("*.png")) == [
+        "patient-confusion.png", "patient-reliability.png", "random-confusion.png",
+        "random-reliability.png"]
+    missing = subprocess.run([sys.executable, "-m", "lungview", "publish-model", "--run",
+                              str(tmp_path / "nope"), "--data", str(data)],
+                             capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert missing.returncode == 1 and "no model.keras" in missing.stderr

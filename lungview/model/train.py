@@ -46,10 +46,10 @@ class TrainConfig:
     protocol: str = "patient"
     seed: int = 0
     size1: int = 256
-    epochs1: int = 14
+    epochs1: int = 12
     lr1: float = 1e-3
     size2: int = 512
-    epochs2: int = 2
+    epochs2: int = 1
     lr2: float = 1e-4
     batch: int = 16
     bn_momentum: float = 0.9
