@@ -45,6 +45,12 @@ def build_parser(command: str | None) -> argparse.ArgumentParser:
         parser.add_argument("path", nargs="?", help="image, DICOM file or folder to open")
         parser.add_argument("--presentation", action="store_true",
                             help="hide patient identifiers (for demos)")
+        parser.add_argument("--self-test", action="store_true",
+                            help="check this installation offscreen (model, DICOM decoders, "
+                                 "prediction, every CAM, overlay, window) and exit 0 if it works")
+        parser.add_argument("--model", metavar="PATH",
+                            help="with --self-test: check this model (card beside it) "
+                                 "instead of the bundled one")
         parser.epilog = "commands: " + ", ".join(COMMANDS) + " (lungview COMMAND --help)"
         return parser
     sub = parser.add_subparsers(dest="command", parser_class=_Parser)
@@ -58,6 +64,12 @@ def main(argv: list[str] | None = None) -> int:
     command = argv[0] if argv and argv[0] in COMMANDS else None
     parser = build_parser(command)
     args = parser.parse_args(argv)
+    if command is None and args.self_test:
+        from lungview.selftest import run_self_test
+
+        return run_self_test(args.model)
+    if command is None and args.model:
+        parser.error("--model is only used with --self-test")
     if command is None:
         from lungview.ui.app import run_gui  # Qt only when the GUI is wanted
 
