@@ -22,7 +22,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--weights", default=None,
                    help="backbone weights: a file path or 'imagenet' (default: none, offline)")
     defaults = {f.name: f.default for f in fields(TrainConfig)}
-    for name in ("seed", "size1", "epochs1", "size2", "epochs2", "batch", "limit"):
+    for name in ("seed", "size1", "epochs1", "size2", "epochs2", "batch", "limit", "warmup"):
         p.add_argument(f"--{name}", type=int, default=defaults[name])
     for name in ("lr1", "lr2", "bn_momentum"):
         p.add_argument(f"--{name.replace('_', '-')}", dest=name, type=float,
@@ -35,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
     cfg = TrainConfig(data=args.data, out=args.out, protocol=args.protocol, seed=args.seed,
                       size1=args.size1, epochs1=args.epochs1, lr1=args.lr1,
                       size2=args.size2, epochs2=args.epochs2, lr2=args.lr2,
-                      batch=args.batch, bn_momentum=args.bn_momentum,
+                      batch=args.batch, warmup=args.warmup, bn_momentum=args.bn_momentum,
                       weights=args.weights, limit=args.limit)
     try:
         train(cfg, resume=args.resume)

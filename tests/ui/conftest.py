@@ -25,6 +25,23 @@ def no_worker_outlives_test():
         f"a worker thread outlived the test: {workers.running_task_names()}"
 
 
+@pytest.fixture(autouse=True)
+def widgets_live_until_closed(qtbot, monkeypatch):
+    """pytest-qt holds only weak references to ``addWidget`` widgets: a window kept in a
+    test's local variable is garbage-collected when the test returns, deleted without a
+    close (so its workers are never shut down) and skipped by pytest-qt's closing. Hold
+    them until pytest-qt has closed them, as a user's session would."""
+    held = []
+    add = qtbot.addWidget
+
+    def add_and_hold(widget, *args, **kwargs):
+        held.append(widget)
+        return add(widget, *args, **kwargs)
+
+    monkeypatch.setattr(qtbot, "addWidget", add_and_hold)
+    yield held
+
+
 @pytest.fixture
 def demo_case() -> Path:
     if not DEMO_CASE.is_dir():
