@@ -137,14 +137,22 @@ def test_train_end_to_end_one_epoch_then_resume(tmp_path):
     assert "already finished" in resumed.stdout
 
 
+def test_shipped_input_size_is_that_of_the_last_trained_phase():
+    from lungview.model.train import TrainConfig
+
+    assert TrainConfig("d", "o", size1=256, size2=512, epochs2=0).final_size == 256
+    assert TrainConfig("d", "o", size1=256, size2=512, epochs2=3).final_size == 512
+
+
 def test_publish_model_writes_a_card_that_loads(tmp_path):
     """publish-model on a finished (tiny) run: weights copied, hash and metrics measured."""
     from lungview.model.classifier import Classifier
 
     data = write_pool(tmp_path / "data", per_class=6, groups_per_class=3)
     run = tmp_path / "run"
+    # --size2 without --epochs2: the model keeps the size it was trained at (32, not 48).
     train = [sys.executable, "-m", "lungview", "train", "--data", str(data), "--out", str(run),
-             "--size1", "32", "--epochs1", "1", "--size2", "32", "--epochs2", "0",
+             "--size1", "32", "--epochs1", "1", "--size2", "48", "--epochs2", "0",
              "--batch", "4", "--limit", "8"]
     assert subprocess.run(train, capture_output=True, cwd=ROOT, timeout=600).returncode == 0
     models, plots = tmp_path / "models", tmp_path / "plots"
@@ -156,6 +164,7 @@ def test_publish_model_writes_a_card_that_loads(tmp_path):
     clf = Classifier.load(models / "lungview-effnetb0.keras")
     card = clf.card
     assert (card.version, card.input_size, card.labels) == ("9.9", 32, LABELS)
+    assert clf.keras_model.inputs[0].shape[1:3] == (32, 32)
     metrics = card.extra["metrics"]
     assert set(metrics) == {"patient_run_split", "random_slice_split"}
     for m in metrics.values():

@@ -18,10 +18,10 @@ from typing import Any
 
 import numpy as np
 
-from lungview.imaging.preprocess import (MODEL_DICOM_WINDOW, MODEL_INPUT_SIZE,
-                                         PREPROCESSING_DESCRIPTION)
+from lungview.imaging.preprocess import MODEL_DICOM_WINDOW, PREPROCESSING_DESCRIPTION
 from lungview.model.architecture import CAM_LAYER, LABELS
 from lungview.model.card import ModelCard, sha256_of
+from lungview.model.train import TrainConfig
 
 MODEL_NAME = "lungview-effnetb0"
 
@@ -107,7 +107,7 @@ def publish(run: Path, paper_run: Path | None, data: Path, out: Path, version: s
     out.mkdir(parents=True, exist_ok=True)
     model_path = out / f"{MODEL_NAME}.keras"
     shutil.copyfile(run / "model.keras", model_path)
-    size = int(json.loads((run / "config.json").read_text()).get("size2", MODEL_INPUT_SIZE))
+    size = TrainConfig(**json.loads((run / "config.json").read_text())).final_size
     card = ModelCard(
         name=MODEL_NAME, version=version, labels=LABELS, input_size=size,
         cam_layer=CAM_LAYER, sha256=sha256_of(model_path),
