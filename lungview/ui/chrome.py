@@ -110,6 +110,10 @@ def _build_menus(w: MainWindow) -> None:
     w.recent_menu.triggered.connect(w.on_recent_triggered)
     file_menu.addAction(w.export_action)
     file_menu.addSeparator()
+    file_menu.addAction(_action(w, "Reader study\u2026", w.choose_study, None,
+                                tip="Start or resume a blinded reader study on a worklist"))
+    file_menu.addAction(_action(w, "End reader study", w.end_study, None))
+    file_menu.addSeparator()
     file_menu.addAction(w.quit_action)
     view_menu = bar.addMenu("&View")
     presets_menu = view_menu.addMenu("Window presets")

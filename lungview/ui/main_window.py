@@ -94,6 +94,7 @@ class MainWindow(QMainWindow):
         self._grid_target: str | None = None
         self.review_panel: Any = None
         self.review_store: Any = None
+        self.study_mode: Any = None  # lungview.ui.study_mode.StudyMode while a study runs
         self._build()
 
     # ------------------------------------------------------------------ layout
@@ -173,8 +174,9 @@ class MainWindow(QMainWindow):
         self.banners.clear()
         self.case = case
         self._case_number += 1
-        self.recent.add(case.path)
-        chrome.rebuild_recent_menu(self)
+        if self.study_mode is None:  # study cases stay out of the menu (names may tell)
+            self.recent.add(case.path)
+            chrome.rebuild_recent_menu(self)
         result = case.result
         if not result.series:  # io should raise instead; never show an empty case
             self._report_error(f"Could not open {case.path}: no images found")
@@ -195,7 +197,8 @@ class MainWindow(QMainWindow):
                                         f"{Path(first.path).name}: {first.reason}")
         self._preset = LUNG
         self.show_series(0)
-        self.statusBar().showMessage(f"Opened {case.path} ({len(result.series)} series)", 8000)
+        opened = case.path if self.study_mode is None else self._case_label()
+        self.statusBar().showMessage(f"Opened {opened} ({len(result.series)} series)", 8000)
         self.view.setFocus()
         self.caseLoaded.emit(case)
 
@@ -243,8 +246,7 @@ class MainWindow(QMainWindow):
         self.slider.setRange(0, max(0, count - 1))
         self.slider.setEnabled(count > 1)
         self.slider.blockSignals(False)
-        self.setWindowTitle(window_title(self._case_name(), self.presentation,
-                                         self._case_number))
+        self._update_title()
         self.view.reset_view()
         self.set_slice(count // 2, force=True)
 
@@ -380,7 +382,7 @@ class MainWindow(QMainWindow):
     @Slot(bool)
     def set_region_mode(self, on: bool) -> None:
         """Left-drag draws a lesion box for the reading (tool B)."""
-        if on:
+        if on and self.study_mode is None:  # a study's boxes go to its own panel
             self._ensure_review()
             self.review_dock.show()
         self._apply_tool_mode()
@@ -429,6 +431,39 @@ class MainWindow(QMainWindow):
         where = Path(series.source).name
         return f"{who} \u2014 {where}" if who and who != where else where
 
+    def _case_label(self) -> str:
+        """The case's name on screen and in exports: "Case 3 of 10" in a reader study
+        (file names may carry the diagnosis), "case N" in presentation mode, else the
+        patient and the opened file or folder."""
+        if self.study_mode is not None:
+            return self.study_mode.case_title()
+        if self.presentation:
+            return f"case {self._case_number}"
+        return self._case_name()
+
+    def _method_title(self, method: str) -> str:
+        """A CAM method's name on screen: blinded ("Map B") in a reader study until its
+        reading is done."""
+        if self.study_mode is not None:
+            return self.study_mode.method_title(method)
+        return self.ai_panel.method_titles.get(method, method)
+
+    def _update_title(self) -> None:
+        if self.study_mode is not None:
+            self.setWindowTitle(f"lungview \u2014 reader study {self.study_mode.view.study.name}"
+                                f" \u00b7 {self.study_mode.case_title()}")
+        else:
+            self.setWindowTitle(window_title(self._case_name(), self.presentation,
+                                             self._case_number))
+
+    def refresh_captions(self) -> None:
+        """Redraw every place that names the case or the method (after a study reveals a
+        method or moves to another case)."""
+        if self.series is not None:
+            self._update_title()
+        self._describe_map()
+        self._update_overlays()
+
     def _secrets(self) -> list[str]:
         return identifying_values(getattr(self.series, "patient", None)) \
             if self.presentation else []
@@ -441,14 +476,17 @@ class MainWindow(QMainWindow):
             self.wl_label.setText("")
             return
         patient = dict(series.patient or {})
-        if self.presentation:
-            who = [f"case {self._case_number}"]
+        if self.presentation or self.study_mode is not None:
+            who = [self._case_label()]
         else:
             name, pid = str(patient.get("PatientName") or ""), str(
                 patient.get("PatientID") or "")
             who = [name, f"ID {pid}" if pid and pid != name else "",
                    str(patient.get("InstitutionName") or "")]
-        description = f"{series.modality or ''} {series.description or ''}".strip()
+        # a study shows no description: for an image file it is the file name, which in
+        # IQ-OTH/NCCD carries the diagnosis
+        shown = series.description if self.study_mode is None else ""
+        description = f"{series.modality or ''} {shown or ''}".strip()
         window = format_window(self.current_window(), from_file=self._window is None)
         positions = list(series.slice_positions or [])
         position = positions[self.slice_index] if self.slice_index < len(positions) else None
@@ -487,8 +525,7 @@ class MainWindow(QMainWindow):
         """Hide (or show again) patient identifiers in the title, overlays and tags."""
         self.presentation = bool(on)
         if self.series is not None:
-            self.setWindowTitle(window_title(self._case_name(), self.presentation,
-                                             self._case_number))
+            self._update_title()
         self._update_overlays()
         if self.tags_dock.isVisible():
             self._refresh_tags()
@@ -538,7 +575,7 @@ class MainWindow(QMainWindow):
         cam = self.current_cam()
         if cam is None:
             return ""
-        title = self.ai_panel.method_titles.get(cam.method, cam.method)
+        title = self._method_title(cam.method)
         if cam.flat:
             return f"{title}: flat map for {cam.target_label} (no evidence shown)"
         style = self.ai_panel.overlay_style()
@@ -561,7 +598,7 @@ class MainWindow(QMainWindow):
         self.ai.analyse(key, self.series, index, method, self.ai_panel.target())
         self.ai_panel.set_busy(True, cancellable=method in SLOW_METHODS)
         if method is not None and not have_map:
-            title = self.ai_panel.method_titles.get(method, method)
+            title = self._method_title(method)
             self.ai_panel.map_label.setText(f"computing {title}\u2026")
 
     def _after_analysis(self) -> None:
@@ -633,7 +670,7 @@ class MainWindow(QMainWindow):
         if cam is None:
             self.ai_panel.map_label.setText("")
             return
-        title = self.ai_panel.method_titles.get(cam.method, cam.method)
+        title = self._method_title(cam.method)
         text = (f"{title} for <b>{cam.target_label}</b> (p = {cam.probability:.2f}), "
                 f"{cam.seconds:.2f} s")
         if cam.flat:
@@ -711,6 +748,10 @@ class MainWindow(QMainWindow):
         """Open the all-methods grid for the current slice and compute what is missing."""
         if self.series is None or not self.ai_enabled or not self.ai.available:
             return
+        if self.study_mode is not None:  # the grid names every method
+            self.statusBar().showMessage("The all-methods grid is off during a reader study",
+                                         8000)
+            return
         from lungview.explain import METHOD_NAMES
 
         if self._grid is None:
@@ -765,7 +806,7 @@ class MainWindow(QMainWindow):
         cam = self.current_cam()
         style = self.ai_panel.overlay_style()
         if cam is not None:
-            title = self.ai_panel.method_titles.get(cam.method, cam.method)
+            title = self._method_title(cam.method)
             what = "flat map, not drawn" if cam.flat else (
                 f"{style.scaling} scaling, colours {style.colormap}"
                 + (f", threshold {style.threshold:.2f}" if style.threshold else "")
@@ -785,8 +826,7 @@ class MainWindow(QMainWindow):
             lines.append(f"Model: {ident.get('name', '?')} version {ident.get('version', '?')}"
                          + (f", sha256 {sha[:12]}" if sha else ""))
         if series is not None:
-            label = (f"case {self._case_number}" if self.presentation
-                     else self._case_name())
+            label = self._case_label()
             positions = list(series.slice_positions or [])
             z = positions[self.slice_index] if self.slice_index < len(positions) else None
             lines.append(f"{label} \u00b7 {slice_text(self.slice_index, len(series), z)} "
@@ -854,14 +894,21 @@ class MainWindow(QMainWindow):
 
         return content_case_id(Path(series.source))
 
+    def _reading_panel(self) -> Any:
+        """Where readings go: the study's panel during a reader study, else the Reading
+        dock's (None until that is first shown)."""
+        return self.study_mode.panel if self.study_mode is not None else self.review_panel
+
     def _update_review_context(self) -> None:
-        panel = self.review_panel
+        panel = self._reading_panel()
         if panel is None or self.series is None:
             return
         method = self.ai_panel.method()
         key = (self._case_id(), method)
         try:
-            if getattr(self, "_review_key", None) != key:
+            if self.study_mode is not None:
+                pass  # the study view sets the case, map and slice of its readings
+            elif getattr(self, "_review_key", None) != key:
                 self._review_key = key
                 label = (f"case {self._case_number}" if self.presentation
                          else self._case_name())
@@ -883,12 +930,13 @@ class MainWindow(QMainWindow):
 
     @Slot(float, float, float, float)
     def _on_region_drawn(self, r0: float, c0: float, r1: float, c1: float) -> None:
-        panel = self._ensure_review()
+        panel = self.study_mode.panel if self.study_mode is not None else self._ensure_review()
         if panel is None:
             return
         from lungview.review import Region
 
-        self.review_dock.show()
+        if self.study_mode is None:
+            self.review_dock.show()
         try:
             panel.add_region(Region.box(r0, c0, r1, c1, self.slice_index))
         except Exception as exc:  # noqa: BLE001 - typed ReadingValueError in practice
@@ -908,9 +956,10 @@ class MainWindow(QMainWindow):
     @Slot()
     def _compute_region_metrics(self) -> None:
         """Pointing game and energy-in-region of every map of this slice, for the panel."""
-        if self.review_panel is None:
+        panel = self._reading_panel()
+        if panel is None:
             return
-        regions = self.review_panel.regions()
+        regions = panel.regions()
         if not regions:
             return
         from lungview.errors import ExplainError
@@ -930,12 +979,61 @@ class MainWindow(QMainWindow):
                 except ExplainError:  # a region outside the image: nothing to score
                     continue
                 metrics[name] = {"pointing": any(hits), "energy": min(1.0, energy)}
-        if metrics:
-            self.review_panel.set_region_metrics(metrics, self.ai_panel.method_titles)
+        if metrics and self.study_mode is not None:
+            self.study_mode.view.set_region_metrics(metrics)  # under the blinded names
+        elif metrics:
+            panel.set_region_metrics(metrics, self.ai_panel.method_titles)
 
     @Slot(str)
     def _on_review_save_failed(self, reason: str) -> None:
         self.statusBar().showMessage(f"Reading not saved: {reason}", 15000)
+
+    # ------------------------------------------------------------ reader study
+    def start_study(self, name: str, worklist: str | Path | None, reviewer: str) -> bool:
+        """Open (or resume) the reader study ``name``; a new one needs a ``worklist``
+        (folder of cases or list file). Returns False, with a banner saying why, when
+        the study cannot start."""
+        from lungview.errors import LungviewError
+        from lungview.ui.study_mode import StudyMode
+
+        if not name:
+            self._report_error("A reader study needs a name")
+            return False
+        if self._ensure_review() is None:
+            return False
+        try:
+            from lungview.ui.study_view import open_study
+
+            study = open_study(self.review_store, name, worklist)
+        except (LungviewError, OSError, ValueError) as exc:
+            self._report_error(f"Reader study {name!r} not started: {exc}")
+            return False
+        if self.study_mode is not None:
+            self.end_study()
+        self.review_dock.hide()
+        self.study_mode = StudyMode(self, self.review_store, study, reviewer)
+        self.study_mode.start()
+        self.refresh_captions()
+        return True
+
+    @Slot()
+    def end_study(self) -> None:
+        """Back to the normal viewer (every reading is already saved)."""
+        if self.study_mode is None:
+            return
+        self.study_mode.close()
+        self.study_mode = None
+        self._review_key = None
+        self.refresh_captions()
+        self._update_review_context()
+
+    @Slot()
+    def choose_study(self) -> None:
+        from lungview.ui.study_mode import StudyDialog
+
+        dialog = StudyDialog(self)
+        if dialog.exec():
+            self.start_study(*dialog.values())
 
     # ------------------------------------------------------------ help/recent
     @Slot()
@@ -1007,6 +1105,8 @@ class MainWindow(QMainWindow):
         self.ai.shutdown()
         if self.review_panel is not None:
             self.review_panel.flush()
+        if self.study_mode is not None:
+            self.study_mode.panel.flush()
         if self._grid is not None:
             self._grid.close()
         if self._shortcuts is not None:

@@ -7,6 +7,7 @@ Run under Xvfb so the capture is the real window with its decorations-free frame
         --slice 17 --preset lung --out docs/viewer-lung-preset.png
     ... --method gradcam++ --out docs/overlay.png         # needs the bundled model
     ... --grid --out docs/cam-grid.png                     # all methods, grid window
+    ... --study pilot --reader "dr. a" --out docs/reader-study.png   # PATH is the worklist
 
 The capture uses ImageMagick's ``import -window root`` when available (what the screen
 shows), else Qt's own grab of the window.
@@ -50,18 +51,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--grid", action="store_true", help="capture the all-methods grid")
     parser.add_argument("--tags", action="store_true", help="show the tag browser")
     parser.add_argument("--presentation", action="store_true")
+    parser.add_argument("--study", default=None, metavar="NAME",
+                        help="start reader study NAME on the worklist PATH")
+    parser.add_argument("--reader", default="reader", help="the study's reader")
     parser.add_argument("--size", default="1600x1000")
     args = parser.parse_args(argv)
 
     from lungview.ui.main_window import MainWindow
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
-    ai = bool(args.method or args.grid)
+    ai = bool(args.method or args.grid or args.study)
     window = MainWindow(presentation=args.presentation, ai_enabled=ai)
     width, height = (int(v) for v in args.size.split("x"))
     window.setGeometry(0, 0, width, height)
     window.show()
-    window.open_path(args.path)
+    if args.study:
+        if not window.start_study(args.study, args.path, args.reader):
+            sys.stderr.write(f"study not started: {window.banners.messages()}\n")
+            return 1
+    else:
+        window.open_path(args.path)
     _wait(window.caseLoaded, 60_000)
     if window.series is None:
         sys.stderr.write(f"could not open {args.path}: {window.banners.messages()}\n")
@@ -74,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.target:
             panel = window.ai_panel
             panel.target_combo.setCurrentIndex(panel.target_combo.findData(args.target))
-        if args.method:
+        if args.method and not args.study:
             combo = window.ai_panel.method_combo
             combo.setCurrentIndex(combo.findData(args.method))
         while window.ai.state not in ("ready", "unavailable") or (
