@@ -10,6 +10,7 @@ reading panel; this module connects it to a :class:`~lungview.ui.main_window.Mai
   legend and export says "Map B" instead of the method until the reading is done;
 - the case is named "Case 3 of 10" in the title, the image overlay and exports (the
   IQ-OTH/NCCD file names carry the diagnosis), and opened cases stay out of Recent files;
+- the study docks left of the image, the AI panel stays on the right;
 - lesion boxes drawn on the image go to the study's reading panel, whose pointing-game
   and energy figures appear under the blinded names.
 
@@ -91,8 +92,8 @@ class StudyMode(QObject):
         self.dock = QDockWidget(f"Reader study: {study.name}", window)
         self.dock.setObjectName("study")
         self.dock.setWidget(self.view)
-        window.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.dock)
-        window.splitDockWidget(window.ai_dock, self.dock, Qt.Orientation.Horizontal)
+        # left of the image, so the AI panel (opacity, class, threshold) stays in view
+        window.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, self.dock)
         self._pending_slice = -1
         self._case_path: str | None = None
         self.view.caseRequested.connect(self._open_case)

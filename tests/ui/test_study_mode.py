@@ -52,6 +52,8 @@ def test_study_blinds_method_and_case_until_the_reading_is_done(qtbot, worklist)
     assert titles[blinded.method] not in text and blinded.method not in text
     assert "Bengin" not in text and "Malignant" not in text and "Normal case" not in text
     assert win.ai_panel.method_combo.isHidden() and win.ai_panel.grid_button.isHidden()
+    for dock in (win.study_mode.dock, win.ai_dock):  # both laid out in the window
+        assert dock.isVisible() and win.rect().contains(dock.geometry()), dock.geometry()
     win.show_grid()
     assert win._grid is None  # the grid would name every method
 
