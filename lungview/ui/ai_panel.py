@@ -149,6 +149,7 @@ class AiPanel(QWidget):
         self.method_combo.setAccessibleName("CAM method")
         self.method_combo.currentIndexChanged.connect(self.requestChanged)
         form.addRow("Method", self.method_combo)
+        self._heat_form = form
         self.target_combo = QComboBox()
         self.target_combo.addItem("Predicted class", None)
         for label in LABELS:
@@ -227,6 +228,12 @@ class AiPanel(QWidget):
 
     def heatmap_on(self) -> bool:
         return self.show_heatmap.isChecked()
+
+    def set_method_choice_visible(self, visible: bool) -> None:
+        """Show or hide the method switcher (a blinded reader study hides it) and the
+        all-methods button, label included."""
+        self._heat_form.setRowVisible(self.method_combo, visible)
+        self.grid_button.setVisible(visible)
 
     def set_enabled(self, on: bool) -> None:
         for widget in (self.method_combo, self.target_combo, self.grid_button,

@@ -163,9 +163,7 @@ class StudyMode(QObject):
 
     def hide_method_controls(self, hidden: bool) -> None:
         """Nothing on screen may name the method: its switcher and the grid go away."""
-        panel = self.window.ai_panel
-        panel.method_combo.setVisible(not hidden)
-        panel.grid_button.setVisible(not hidden)
+        self.window.ai_panel.set_method_choice_visible(not hidden)
         self.window.grid_action.setEnabled(not hidden)
 
     def close(self) -> None:
