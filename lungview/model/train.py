@@ -9,12 +9,11 @@ cut to nothing by the plateau schedule):
   (from scratch, Adam 1e-3); an optional phase 2 (``--epochs2 N``) fine-tunes at
   ``--size2`` (default 512, the paper's input and its 16x16 ``top_conv`` grid) with the
   paper's Adam 1e-4. The shipped model's input is the size of the last phase that trained.
-  The bundled model skips phase 2: measured on the patient-run validation part, the
-  phase-1 model scored 0.75 3-class accuracy at 256 px, 0.51 when fed 512 px unchanged,
-  and 0.45 / 0.38 after one / two fine-tuning epochs at 512 (4.4-4.9 min each on 2 cores;
-  logs in ``docs/model/512-finetune-trial/``): the
-  network has to relearn the scale of every structure, which takes more 512-px epochs
-  than a CPU affords. With an accelerator, ``--epochs2 8`` is the way to the paper's grid.
+  The bundled model skips phase 2: on the patient-run validation part, a phase-1 model
+  at its best (0.75 3-class accuracy at 256 px) fell to 0.45 / 0.38 after one / two
+  fine-tuning epochs at 512 (4.4-4.9 min each on 2 cores; the runs' logs are in
+  ``docs/model/512-finetune-trial/``): the network has to relearn the scale of every
+  structure, which takes more 512-px epochs than a CPU affords. With an accelerator, ``--epochs2 8`` is the way to the paper's grid.
 - BatchNorm momentum 0.9 instead of 0.99: the moving statistics follow the weights within
   an epoch of ~40 steps, so validation means something from the first epochs.
 - The paper's callbacks: ModelCheckpoint (best val_loss), EarlyStopping, and

@@ -906,8 +906,8 @@ class MainWindow(QMainWindow):
         method = self.ai_panel.method()
         key = (self._case_id(), method)
         try:
-            if self.study_mode is not None:
-                pass  # the study view sets the case, map and slice of its readings
+            if self.study_mode is not None:  # the study view sets its case and map
+                self.study_mode.view.set_slice(self.slice_index)
             elif getattr(self, "_review_key", None) != key:
                 self._review_key = key
                 label = (f"case {self._case_number}" if self.presentation
@@ -1031,7 +1031,11 @@ class MainWindow(QMainWindow):
     def choose_study(self) -> None:
         from lungview.ui.study_mode import StudyDialog
 
-        dialog = StudyDialog(self)
+        from lungview.review import Study
+
+        if self._ensure_review() is None:
+            return
+        dialog = StudyDialog(self, Study.names(self.review_store))
         if dialog.exec():
             self.start_study(*dialog.values())
 

@@ -3,8 +3,8 @@
 :class:`lungview.ui.study_view.StudyView` holds the worklist, the blinded map list and the
 reading panel; this module connects it to a :class:`~lungview.ui.main_window.MainWindow`:
 
-- the view asks for a case (``caseRequested``): the window opens it and tells the view
-  which slice is on screen, now and on every scroll (readings are keyed by slice);
+- the view asks for a case (``caseRequested``): the window opens it, and on every slice
+  change tells the view which slice is on screen (readings are keyed by slice);
 - the view asks for a map (``mapRequested``): the window switches its CAM method to it
   while the method switcher and the all-methods grid are hidden, and every caption,
   legend and export says "Map B" instead of the method until the reading is done;
@@ -102,7 +102,6 @@ class StudyMode(QObject):
         self.view.panel.saveFailed.connect(window._on_review_save_failed)
         self.view.panel.completedChanged.connect(lambda _done: window.refresh_captions())
         window.caseLoaded.connect(self._case_loaded)
-        window.imageShown.connect(self._slice_shown)
 
     # ------------------------------------------------------------------ window queries
     @property
@@ -110,13 +109,11 @@ class StudyMode(QObject):
         return self.view.panel
 
     def case_title(self) -> str:
-        return self.view._case_title()
+        return self.view.case_title()
 
     def method_title(self, method: str) -> str:
-        """What the window may call ``method``: "Map B" until its reading is done, then
-        "Map B (gradcam++)"."""
-        blinded = next((m for m in self.view._maps if m.method == method), None)
-        return blinded.display_name if blinded is not None else "map"
+        """What the window may call ``method`` (see StudyView.display_names)."""
+        return self.view.display_names().get(method, "map")
 
     # ------------------------------------------------------------------ view -> window
     @Slot(str, int)
@@ -144,16 +141,10 @@ class StudyMode(QObject):
         self._apply_slice()
 
     def _apply_slice(self) -> None:
-        if self._pending_slice >= 0:
-            self.window.set_slice(self._pending_slice)
+        if self._pending_slice >= 0:  # the slice of an earlier reading of this case
+            self.window.set_slice(self._pending_slice)  # -> view.set_slice via the window
         self._pending_slice = -1
-        self.view.set_slice(self.window.slice_index)
         self.window.refresh_captions()
-
-    @Slot(int)
-    def _slice_shown(self, index: int) -> None:
-        if self._case_path is not None:  # readings are keyed by the slice on screen
-            self.view.set_slice(index)
 
     # ------------------------------------------------------------------ lifetime
     def start(self) -> None:
@@ -170,6 +161,5 @@ class StudyMode(QObject):
         self.view.panel.flush()
         self.hide_method_controls(False)
         self.window.caseLoaded.disconnect(self._case_loaded)
-        self.window.imageShown.disconnect(self._slice_shown)
         self.window.removeDockWidget(self.dock)
         self.dock.deleteLater()

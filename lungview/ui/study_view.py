@@ -187,7 +187,7 @@ class StudyView(QWidget):
         self.panel.set_context(
             item.case_id, item.case_label, item.source_path, max(self._slice, 0),
             blinded.method, reviewer=self.reviewer, study=self.study.name,
-            method_label=blinded.display_name, case_title=self._case_title())
+            method_label=blinded.display_name, case_title=self.case_title())
         self._show_metrics()
         self._update_reveal_label()
         self.mapRequested.emit(blinded.method, blinded.label)
@@ -215,13 +215,15 @@ class StudyView(QWidget):
     # ------------------------------------------------------------------ forwarded to the panel
     def set_region_metrics(self, metrics: Mapping[str, Mapping[str, Any]]) -> None:
         """Per-method metrics (see ReviewPanel); shown under the blinded names."""
-        self.panel.set_region_metrics(metrics, names=self._names())
+        self.panel.set_region_metrics(metrics, names=self.display_names())
 
-    def _names(self) -> dict[str, str]:
+    def display_names(self) -> dict[str, str]:
+        """Method -> what may be shown for it in this case: "Map B" until its reading is
+        done, then "Map B (gradcam++)"."""
         return {m.method: m.display_name for m in self._maps}
 
     def _show_metrics(self) -> None:
-        self.panel.set_metric_names(self._names())
+        self.panel.set_metric_names(self.display_names())
 
     def set_model(self, model_name: str | None, model_version: str | None) -> None:
         self.panel.set_model(model_name, model_version)
@@ -292,13 +294,13 @@ class StudyView(QWidget):
         self.progress_bar.setValue(progress.done)
         done_maps = sum(m.revealed for m in self._maps)
         self.progress_label.setText(
-            f"{self._case_title()} \u00b7 {done_maps} of {len(self._maps)} maps done here "
+            f"{self.case_title()} \u00b7 {done_maps} of {len(self._maps)} maps done here "
             f"\u00b7 {progress.done} of {progress.total} cases done"
             + (" \u00b7 study complete" if progress.next_case is None else ""))
         self.prev_button.setEnabled(self._case_index > 0)
         self.next_button.setEnabled(self._case_index < len(self.study.cases) - 1)
 
-    def _case_title(self) -> str:
+    def case_title(self) -> str:
         return f"Case {self._case_index + 1} of {len(self.study.cases)}"
 
 

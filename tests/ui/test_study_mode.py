@@ -123,3 +123,16 @@ def test_a_study_that_cannot_start_says_why(qtbot, tmp_path):
     messages = " ".join(win.banners.messages())
     assert "nothing" in messages and "empty" in messages and "no image" in messages
     assert win.study_mode is None
+
+
+def test_a_reading_is_keyed_by_the_slice_on_screen(qtbot, tmp_path, demo_case):
+    folder = tmp_path / "worklist"
+    shutil.copytree(demo_case, folder / "case-01")
+    win = _window(qtbot)
+    _start(qtbot, win, folder)
+    win.set_slice(2)
+    panel = win.study_mode.panel
+    panel.comment_edit.setPlainText("seen on slice 3")
+    panel.flush()
+    readings = win.review_store.readings(study="pilot", reviewer="dr. a")
+    assert [(r.comment, r.key.slice_index) for r in readings] == [("seen on slice 3", 2)]
